@@ -1,0 +1,123 @@
+//! `alexandria-api`: the api-server binary and its operational commands.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use sqlx::{Connection as _, Executor as _};
+
+use alexandria_api::postgres::EphemeralPostgres;
+use alexandria_api::state::AppState;
+use alexandria_api::{db, server};
+
+/// Alexandria EE api-server.
+#[derive(Debug, Parser)]
+#[command(name = "alexandria-api", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Apply database migrations (idempotent).
+    Migrate {
+        /// Database to migrate.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Development mode: a throwaway local Postgres, generated secrets. Never for production.
+    #[arg(long)]
+    dev: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database to use (required unless --dev).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate { database_url } => {
+            let pool = db::connect(&database_url, 2)
+                .await
+                .context("connect to database")?;
+            db::migrate(&pool).await?;
+            let pending = db::pending_migrations(&pool).await?;
+            if !pending.is_empty() {
+                bail!("migrations still pending after migrate: {pending:?}");
+            }
+            println!(
+                "migrations: {} applied, schema is current",
+                db::MIGRATOR.iter().count()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut ephemeral = None;
+    let database_url = match (args.dev, args.database_url) {
+        (true, _) => {
+            tracing::warn!(
+                "DEV MODE: throwaway Postgres and generated throwaway secrets; everything is \
+                 deleted on exit. NOT FOR PRODUCTION."
+            );
+            let cluster = tokio::task::spawn_blocking(EphemeralPostgres::start)
+                .await?
+                .context("start the ephemeral Postgres for --dev")?;
+            let mut admin = sqlx::PgConnection::connect(&cluster.url()).await?;
+            admin.execute(r#"CREATE DATABASE "alexandria""#).await?;
+            let url = cluster.url_for("alexandria");
+            ephemeral = Some(cluster);
+            url
+        }
+        (false, Some(url)) => url,
+        (false, None) => bail!("serve: --database-url (or DATABASE_URL) is required unless --dev"),
+    };
+    if ephemeral.is_some() {
+        println!("database: {database_url}");
+    }
+
+    let pool = db::connect(&database_url, 20)
+        .await
+        .context("connect to database")?;
+    if ephemeral.is_some() {
+        db::migrate(&pool).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("listening: http://{addr}");
+    tracing::info!(%addr, "api-server listening");
+
+    let state = Arc::new(AppState { db: pool.clone() });
+    let served = server::run(listener, state, server::shutdown_signal()).await;
+    pool.close().await;
+    if let Some(cluster) = ephemeral {
+        tokio::task::spawn_blocking(move || drop(cluster)).await?;
+        tracing::info!("ephemeral Postgres stopped and deleted");
+    }
+    served?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Helpers for black-box tests and benchmarks over the built binaries.
+
+pub mod binaries;
+pub mod process;
