@@ -38,6 +38,21 @@ pub enum Error {
     /// Applying migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An audit event was rejected before it reached the queue.
+    #[error("invalid audit event: {0}")]
+    InvalidAuditEvent(String),
+    /// The audit log could not commit an event: the action it records must fail (fail closed).
+    #[error("audit log unavailable: {0}")]
+    AuditUnavailable(String),
+    /// Key material is missing or malformed.
+    #[error("{0}")]
+    InvalidKey(String),
+    /// A checkpoint cannot be read or used.
+    #[error("invalid checkpoint: {0}")]
+    InvalidCheckpoint(String),
+    /// A request parameter is out of range or malformed; the message names it.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// A file or process operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -2,6 +2,7 @@
 //!
 //! The binary (`alexandria-api`) is a thin CLI over this library; tests drive the same code.
 
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod http;

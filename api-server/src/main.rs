@@ -1,12 +1,14 @@
 //! `alexandria-api`: the api-server binary and its operational commands.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use sqlx::{Connection as _, Executor as _};
 
+use alexandria_api::audit::{Audit, CheckpointSigner, HmacKeyRing, WriterKeys, WriterSettings};
 use alexandria_api::postgres::EphemeralPostgres;
 use alexandria_api::state::AppState;
 use alexandria_api::{db, server};
@@ -42,6 +44,12 @@ struct ServeArgs {
     /// Database to use (required unless --dev).
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// Audit HMAC key ring (required unless --dev).
+    #[arg(long, env = "ALEXANDRIA_AUDIT_HMAC_KEYS_FILE")]
+    audit_hmac_keys_file: Option<PathBuf>,
+    /// Ed25519 key that signs audit checkpoints (required unless --dev).
+    #[arg(long, env = "ALEXANDRIA_AUDIT_SIGNING_KEY_FILE")]
+    audit_signing_key_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -111,7 +119,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("listening: http://{addr}");
     tracing::info!(%addr, "api-server listening");
 
-    let state = Arc::new(AppState { db: pool.clone() });
+    let keys = if args.dev {
+        WriterKeys {
+            hmac: HmacKeyRing::generate("dev"),
+            signer: CheckpointSigner::generate("dev"),
+        }
+    } else {
+        let hmac = args
+            .audit_hmac_keys_file
+            .as_deref()
+            .context("serve: --audit-hmac-keys-file is required unless --dev")?;
+        let signer = args
+            .audit_signing_key_file
+            .as_deref()
+            .context("serve: --audit-signing-key-file is required unless --dev")?;
+        WriterKeys {
+            hmac: HmacKeyRing::from_file(hmac)?,
+            signer: CheckpointSigner::from_file(signer)?,
+        }
+    };
+    let audit = Audit::start(pool.clone(), keys, WriterSettings::default());
+    let state = Arc::new(AppState {
+        db: pool.clone(),
+        audit,
+    });
     let served = server::run(listener, state, server::shutdown_signal()).await;
     pool.close().await;
     if let Some(cluster) = ephemeral {

@@ -2,9 +2,13 @@
 
 use sqlx::PgPool;
 
-/// What handlers need: the database pool (later also auth, audit and config).
+use crate::audit::Audit;
+
+/// What handlers need: the database pool and the audit log (later also auth and config).
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// Pool for the application's database.
     pub db: PgPool,
+    /// The audit log; every mutating action awaits its `record`.
+    pub audit: Audit,
 }

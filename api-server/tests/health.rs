@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alexandria_api::audit::{Audit, CheckpointSigner, HmacKeyRing, WriterKeys, WriterSettings};
 use alexandria_api::postgres::{EphemeralPostgres, TestDatabase};
 use alexandria_api::state::AppState;
 use alexandria_api::{db, server};
@@ -14,7 +15,12 @@ use sqlx::{Connection as _, Executor as _};
 async fn spawn_server(pool: sqlx::PgPool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = Arc::new(AppState { db: pool });
+    let keys = WriterKeys {
+        hmac: HmacKeyRing::generate("k1"),
+        signer: CheckpointSigner::generate("s1"),
+    };
+    let audit = Audit::start(pool.clone(), keys, WriterSettings::default());
+    let state = Arc::new(AppState { db: pool, audit });
     tokio::spawn(server::run(listener, state, std::future::pending()));
     format!("http://{addr}")
 }

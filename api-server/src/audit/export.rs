@@ -1,0 +1,293 @@
+//! NDJSON export for SIEM ingestion, and offline verification of an exported file.
+
+use std::io::BufRead;
+
+use futures::{Stream, TryStreamExt as _};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sqlx::{PgPool, Row as _};
+use time::OffsetDateTime;
+
+use super::canonical::{ChainRow, canonical_json};
+use super::checkpoint::{Checkpoint, decode_hex_32};
+use super::keys::{CheckpointKeys, HmacKeyRing};
+use super::time_micros::{from_micros, micros};
+use super::verify::{ChainVerifier, FailureKind, RowToCheck, Start, VerifyReport, check_signature};
+use crate::error::Error;
+
+/// Most rows in one export page.
+pub const MAX_PAGE: i64 = 10_000;
+/// Rows in a page when no limit is given.
+pub const DEFAULT_PAGE: i64 = 1_000;
+
+/// One exported event: everything needed to check its MAC and link offline.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportLine<M = Box<RawValue>> {
+    /// Position in the chain.
+    pub id: i64,
+    /// When it was written (RFC 3339, microseconds).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// HMAC key id.
+    pub key_id: String,
+    /// Who acted.
+    pub principal: String,
+    /// What was done.
+    pub action: String,
+    /// Acting agent.
+    pub agent: Option<String>,
+    /// Session or token id.
+    pub session: Option<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// The metadata object (its RFC 8785 form is what was MACed).
+    pub metadata: M,
+    /// Previous row's MAC, hex.
+    pub prev_hmac: String,
+    /// This row's MAC, hex.
+    pub hmac: String,
+}
+
+/// Which rows to export: a keyset cursor.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Only rows with a larger id (0: from the start).
+    pub after_id: Option<i64>,
+    /// Page size (default 1000, at most 10000).
+    pub limit: Option<i64>,
+    /// Only rows written at or after this instant.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+}
+
+impl ExportQuery {
+    /// The effective page size, or an error naming `limit`.
+    pub fn page_size(&self) -> Result<i64, Error> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(n) => Err(Error::InvalidRequest(format!(
+                "limit must be between 1 and {MAX_PAGE}, got {n}"
+            ))),
+        }
+    }
+
+    /// The effective cursor, or an error naming `after_id`.
+    pub fn cursor(&self) -> Result<i64, Error> {
+        match self.after_id {
+            None => Ok(0),
+            Some(n) if n >= 0 => Ok(n),
+            Some(n) => Err(Error::InvalidRequest(format!(
+                "after_id must be >= 0, got {n}"
+            ))),
+        }
+    }
+}
+
+/// A page about to be streamed: its bounds are fixed before the first byte goes out, so the
+/// `Link: rel="next"` header can be sent up front.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Exclusive lower bound.
+    pub after_id: i64,
+    /// Inclusive upper bound (`after_id` when the page is empty).
+    pub last_id: i64,
+    /// Rows in the page.
+    pub rows: i64,
+    /// The `since` filter.
+    pub since: Option<OffsetDateTime>,
+}
+
+/// Fixes the page for `query`. Ids are committed in order (the chain head lock), so once a row
+/// is visible every smaller id is too, and the page is stable.
+pub async fn plan_page(pool: &PgPool, query: &ExportQuery) -> Result<Page, Error> {
+    let after_id = query.cursor()?;
+    let limit = query.page_size()?;
+    let row = sqlx::query(
+        "SELECT max(id) AS last_id, count(*) AS rows FROM (
+             SELECT id FROM audit_log
+             WHERE id > $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
+             ORDER BY id LIMIT $3) page",
+    )
+    .bind(after_id)
+    .bind(query.since)
+    .bind(limit)
+    .fetch_one(pool)
+    .await?;
+    Ok(Page {
+        after_id,
+        last_id: row
+            .try_get::<Option<i64>, _>("last_id")?
+            .unwrap_or(after_id),
+        rows: row.try_get("rows")?,
+        since: query.since,
+    })
+}
+
+/// The page's rows as NDJSON lines (each ending in `\n`), streamed from the database.
+pub fn stream_page(
+    pool: PgPool,
+    page: Page,
+) -> impl Stream<Item = Result<Vec<u8>, Error>> + Send + 'static {
+    async_stream::try_stream! {
+        let mut rows = sqlx::query(
+            "SELECT id, created_at, key_id, principal, action, agent, session, tenant, metadata,
+                 prev_hmac, hmac
+             FROM audit_log
+             WHERE id > $1 AND id <= $2 AND ($3::timestamptz IS NULL OR created_at >= $3)
+             ORDER BY id",
+        )
+        .bind(page.after_id)
+        .bind(page.last_id)
+        .bind(page.since)
+        .fetch(&pool);
+        while let Some(row) = rows.try_next().await? {
+            yield line_for(&row)?;
+        }
+    }
+}
+
+fn line_for(row: &sqlx::postgres::PgRow) -> Result<Vec<u8>, Error> {
+    let metadata: String = row.try_get("metadata")?;
+    let prev: Vec<u8> = row.try_get("prev_hmac")?;
+    let hmac: Vec<u8> = row.try_get("hmac")?;
+    let line = ExportLine {
+        id: row.try_get("id")?,
+        created_at: from_micros(micros(row.try_get("created_at")?)),
+        key_id: row.try_get("key_id")?,
+        principal: row.try_get("principal")?,
+        action: row.try_get("action")?,
+        agent: row.try_get("agent")?,
+        session: row.try_get("session")?,
+        tenant: row.try_get("tenant")?,
+        metadata: RawValue::from_string(metadata)
+            .map_err(|e| Error::AuditUnavailable(format!("stored metadata is not JSON: {e}")))?,
+        prev_hmac: hex::encode(prev),
+        hmac: hex::encode(hmac),
+    };
+    let mut bytes = serde_json::to_vec(&line)
+        .map_err(|e| Error::AuditUnavailable(format!("serialise export line: {e}")))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Parses one export line back into a chain row (metadata re-canonicalised).
+pub fn parse_line(line: &str) -> Result<ChainRow, String> {
+    let parsed: ExportLine<serde_json::Value> =
+        serde_json::from_str(line).map_err(|e| format!("not an export line: {e}"))?;
+    let hex32 = |name: &str, text: &str| {
+        decode_hex_32(text).ok_or_else(|| format!("{name} is not 32 bytes of hex"))
+    };
+    Ok(ChainRow {
+        id: parsed.id,
+        created_at_micros: micros(parsed.created_at),
+        key_id: parsed.key_id,
+        principal: parsed.principal,
+        action: parsed.action,
+        agent: parsed.agent,
+        session: parsed.session,
+        tenant: parsed.tenant,
+        metadata: canonical_json(&parsed.metadata).map_err(|e| e.to_string())?,
+        prev_hmac: hex32("prev_hmac", &parsed.prev_hmac)?,
+        hmac: hex32("hmac", &parsed.hmac)?,
+    })
+}
+
+/// Offline check of an exported file.
+#[derive(Debug, Default)]
+pub struct FileCheck<'a> {
+    /// HMAC keys: with them every MAC is checked; without, only links and checkpoints.
+    pub hmac_keys: Option<&'a HmacKeyRing>,
+    /// Signed checkpoints the file must reach, with the keys to check them.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Ed25519 public keys for `checkpoints`.
+    pub checkpoint_keys: Option<&'a CheckpointKeys>,
+}
+
+/// Verifies an NDJSON export read from `input`, streaming.
+///
+/// A file that starts at row 1 must start from the genesis link; one that starts later is
+/// checked from its first row on (the report's `first_id` says where proof begins).
+pub fn verify_file(input: impl BufRead, check: &FileCheck<'_>) -> Result<VerifyReport, Error> {
+    let mut verifier: Option<ChainVerifier<'_>> = None;
+    let mut pending: Vec<&Checkpoint> = check.checkpoints.iter().collect();
+    let mut setup_failure = None;
+    for (number, line) in input.lines().enumerate() {
+        let line = line.map_err(|source| Error::Io {
+            context: "read export file".into(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = parse_line(&line);
+        let v = verifier.get_or_insert_with(|| {
+            let first = row.as_ref().map(|r| r.id).unwrap_or(1);
+            let start = if first == 1 {
+                Start::genesis()
+            } else {
+                Start {
+                    first_id: first,
+                    prev_hmac: None,
+                }
+            };
+            let mut v = ChainVerifier::new(check.hmac_keys, start);
+            for checkpoint in pending.drain(..) {
+                if let Some(keys) = check.checkpoint_keys {
+                    if !check_signature(&mut v, checkpoint, keys, "the checkpoint") {
+                        continue;
+                    }
+                } else {
+                    setup_failure = Some("checkpoints given without public keys".to_owned());
+                    continue;
+                }
+                match checkpoint.head_hmac_bytes() {
+                    Ok(hmac) if checkpoint.position >= first => v.expect_checkpoint(
+                        format!("checkpoint {}", checkpoint.id),
+                        checkpoint.position,
+                        hmac,
+                    ),
+                    Ok(_) => {}
+                    Err(e) => v.fail(checkpoint.position, FailureKind::Forged, e),
+                }
+            }
+            v
+        });
+        match row {
+            Ok(row) => v.push(RowToCheck {
+                row,
+                jsonb_matches: true,
+            }),
+            Err(e) => v.fail(
+                0,
+                FailureKind::Modified,
+                format!("line {}: {e}", number + 1),
+            ),
+        }
+        if v.failed() {
+            break;
+        }
+    }
+    if let Some(message) = setup_failure {
+        return Err(Error::InvalidCheckpoint(message));
+    }
+    let verifier = match verifier {
+        Some(v) => v,
+        None => {
+            let mut v = ChainVerifier::new(check.hmac_keys, Start::genesis());
+            for checkpoint in &check.checkpoints {
+                if let Ok(hmac) = checkpoint.head_hmac_bytes() {
+                    v.expect_checkpoint(
+                        format!("checkpoint {}", checkpoint.id),
+                        checkpoint.position,
+                        hmac,
+                    );
+                }
+            }
+            v
+        }
+    };
+    Ok(verifier.finish(None))
+}
