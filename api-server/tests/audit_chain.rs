@@ -4,17 +4,9 @@
 
 mod support;
 
-use alexandria_api::audit::{AuditEvent, FailureKind, VerifyReport};
+use alexandria_api::audit::AuditEvent;
 use serde_json::json;
 use support::AuditFixture;
-
-fn failure(report: &VerifyReport) -> (i64, FailureKind) {
-    let f = report
-        .failure
-        .as_ref()
-        .unwrap_or_else(|| panic!("expected a failure: {report:?}"));
-    (f.id, f.kind)
-}
 
 #[tokio::test]
 async fn empty_log_verifies() {
