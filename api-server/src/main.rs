@@ -25,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    /// Audit log: verify, export, retention, offline verification, keys.
+    #[command(subcommand)]
+    Audit(alexandria_api::audit::cli::AuditCommand),
     /// Apply database migrations (idempotent).
     Migrate {
         /// Database to migrate.
@@ -53,7 +56,7 @@ struct ServeArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -63,7 +66,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(args).await.map(|()| std::process::ExitCode::SUCCESS),
+        Command::Audit(command) => Ok(if alexandria_api::audit::cli::run(command).await? {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        }),
         Command::Migrate { database_url } => {
             let pool = db::connect(&database_url, 2)
                 .await
@@ -73,11 +81,13 @@ async fn main() -> anyhow::Result<()> {
             if !pending.is_empty() {
                 bail!("migrations still pending after migrate: {pending:?}");
             }
+            let premade = alexandria_api::audit::ensure_partitions(&pool, 3).await?;
             println!(
-                "migrations: {} applied, schema is current",
-                db::MIGRATOR.iter().count()
+                "migrations: {} applied, schema is current; {} audit partitions created ahead",
+                db::MIGRATOR.iter().count(),
+                premade.len()
             );
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
     }
 }

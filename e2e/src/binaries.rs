@@ -42,7 +42,15 @@ fn profile_dir() -> PathBuf {
 fn build(package: &str, name: &str, profile_dir: &Path) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--package", package, "--bin", name]);
+    command.args([
+        "build",
+        "--quiet",
+        "--locked",
+        "--package",
+        package,
+        "--bin",
+        name,
+    ]);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         command.arg("--release");
     }

@@ -6,6 +6,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod cli;
 mod event;
 pub mod export;
 pub mod keys;
@@ -21,4 +22,4 @@ pub use keys::{CheckpointKeys, CheckpointSigner, HmacKeyRing};
 pub use metrics::AuditMetrics;
 pub use time_micros::{from_micros, micros};
 pub use verify::{Failure, FailureKind, VerifyOptions, VerifyReport, verify_database};
-pub use writer::{Audit, WriterKeys, WriterSettings, ensure_partitions};
+pub use writer::{Audit, Clock, WriterKeys, WriterSettings, ensure_partitions};

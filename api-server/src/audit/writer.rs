@@ -2,6 +2,7 @@
 //! chain-locked transactions and acknowledges each event only after COMMIT.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, PgPool, Row as _};
@@ -33,6 +34,41 @@ pub struct WriterSettings {
     pub checkpoint_interval: Duration,
     /// Months of partitions kept ahead of now.
     pub premake_months: i32,
+    /// Where new rows get their time.
+    pub clock: Clock,
+}
+
+/// Source of `created_at` for new rows: the system clock, or a manual one that tests (and
+/// replays of history) move by hand.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system's UTC clock.
+    #[default]
+    System,
+    /// A clock that reads what was last set, in microseconds since the epoch.
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// A manual clock reading `at`.
+    pub fn manual(at: OffsetDateTime) -> Self {
+        Self::Manual(Arc::new(AtomicI64::new(micros(at))))
+    }
+
+    /// Sets a manual clock (no effect on the system clock).
+    pub fn set(&self, at: OffsetDateTime) {
+        if let Self::Manual(t) = self {
+            t.store(micros(at), Ordering::SeqCst);
+        }
+    }
+
+    /// Now, in microseconds since the epoch.
+    pub fn now_micros(&self) -> i64 {
+        match self {
+            Self::System => micros(OffsetDateTime::now_utc()),
+            Self::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
 }
 
 impl Default for WriterSettings {
@@ -45,6 +81,7 @@ impl Default for WriterSettings {
             checkpoint_every_rows: 1000,
             checkpoint_interval: Duration::from_secs(300),
             premake_months: 3,
+            clock: Clock::System,
         }
     }
 }
@@ -286,7 +323,10 @@ async fn append(
     let mut tx = pool.begin().await?;
     let head = read_head(&mut tx, true).await?;
     // created_at never goes backwards along the chain, whatever the clock does.
-    let created_at_micros = micros(OffsetDateTime::now_utc()).max(head.state.created_at_micros);
+    let created_at_micros = settings
+        .clock
+        .now_micros()
+        .max(head.state.created_at_micros);
     let key_id = keys.hmac.active_id();
 
     let n = events.len();

@@ -118,6 +118,23 @@ impl EphemeralPostgres {
         stop_child(&mut child)
     }
 
+    /// Kills the server and its backends with `SIGKILL`, as a crash would; the data survives
+    /// (with crash recovery) and [`restart`](Self::restart) brings it back.
+    pub fn crash(&self) -> Result<(), Error> {
+        let Some(mut child) = self.lock_child().take() else {
+            return Ok(());
+        };
+        // The server leads its own process group, so this reaches every backend too.
+        let _ = nix::sys::signal::killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        // Backends notice the postmaster's death on their own; wait until the port is free.
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while self.accepts_connections(self.port) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
     /// Starts the server again on the same port after [`stop`](Self::stop).
     pub fn restart(&self) -> Result<(), Error> {
         if self.is_running() {

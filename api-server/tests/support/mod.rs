@@ -23,8 +23,11 @@ impl AuditFixture {
     }
 
     pub async fn with_settings(settings: WriterSettings) -> Self {
+        Self::with_ring(settings, two_key_ring()).await
+    }
+
+    pub async fn with_ring(settings: WriterSettings, hmac: HmacKeyRing) -> Self {
         let database = TestDatabase::create().await.unwrap();
-        let hmac = HmacKeyRing::generate("k1");
         let signer = CheckpointSigner::generate("s1");
         let audit = Audit::start(database.pool.clone(), keys(&hmac, &signer), settings);
         Self {
@@ -71,6 +74,29 @@ impl AuditFixture {
         .await
         .unwrap();
     }
+}
+
+/// Active `k1`, retired `k0`.
+pub fn two_key_ring() -> HmacKeyRing {
+    use std::collections::BTreeMap;
+    HmacKeyRing::new(
+        "k1",
+        BTreeMap::from([
+            ("k0".to_owned(), vec![7u8; 32]),
+            ("k1".to_owned(), vec![9u8; 32]),
+        ]),
+    )
+    .unwrap()
+}
+
+/// A writer on `pool` that MACs with `hmac`'s active key and signs with `signer`.
+pub fn writer(
+    pool: &sqlx::PgPool,
+    hmac: &HmacKeyRing,
+    signer: &CheckpointSigner,
+    settings: WriterSettings,
+) -> Audit {
+    Audit::start(pool.clone(), keys(hmac, signer), settings)
 }
 
 pub fn keys(hmac: &HmacKeyRing, signer: &CheckpointSigner) -> WriterKeys {
