@@ -75,7 +75,9 @@ impl Default for WriterSettings {
     fn default() -> Self {
         Self {
             max_batch: 512,
-            linger: Duration::from_millis(1),
+            // Batches form by themselves while the previous transaction commits; waiting for
+            // more only adds latency.
+            linger: Duration::ZERO,
             queue_capacity: 8192,
             record_timeout: Duration::from_secs(10),
             checkpoint_every_rows: 1000,
@@ -134,6 +136,7 @@ impl Audit {
             keys,
             settings: settings.clone(),
             metrics: metrics.clone(),
+            cached: None,
         };
         tokio::spawn(writer.run(jobs));
         Self {
@@ -175,10 +178,13 @@ struct Writer {
     keys: WriterKeys,
     settings: Arc<WriterSettings>,
     metrics: AuditMetrics,
+    /// The head as this writer last left it. While no other process appends, the next batch
+    /// goes out as one statement that checks and locks this head; otherwise it is re-read.
+    cached: Option<Head>,
 }
 
 impl Writer {
-    async fn run(self, mut jobs: mpsc::Receiver<Job>) {
+    async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         if let Err(e) = ensure_partitions(&self.pool, self.settings.premake_months).await {
             tracing::warn!(error = %e, "audit: cannot create partitions ahead (retention job must)");
         }
@@ -197,6 +203,7 @@ impl Writer {
                 },
                 _ = tick.tick() => {
                     if let Err(e) = self.periodic_checkpoint().await {
+                        self.cached = None;
                         tracing::warn!(error = %e, "audit: periodic checkpoint failed");
                     }
                     continue;
@@ -228,13 +235,13 @@ impl Writer {
         }
     }
 
-    async fn commit(&self, batch: &mut Vec<Job>) {
+    async fn commit(&mut self, batch: &mut Vec<Job>) {
         let events: Vec<&ValidEvent> = batch.iter().map(|j| &j.event).collect();
-        let mut result = append(&self.pool, &self.keys, &self.settings, &events).await;
+        let mut result = self.append(&events).await;
         if matches!(&result, Err(e) if is_missing_partition(e)) {
             // Clock moved past the premade months: make them and try once more.
             match ensure_partitions(&self.pool, self.settings.premake_months).await {
-                Ok(_) => result = append(&self.pool, &self.keys, &self.settings, &events).await,
+                Ok(_) => result = self.append(&events).await,
                 Err(e) => {
                     tracing::error!(error = %e, "audit: no partition for now and cannot create one")
                 }
@@ -248,6 +255,8 @@ impl Writer {
                 }
             }
             Err(e) => {
+                // Whether the transaction committed is unknown: forget the cached head.
+                self.cached = None;
                 tracing::error!(error = %e, events = batch.len(), "audit: append failed; failing the requests");
                 let message = e.to_string();
                 for job in batch.drain(..) {
@@ -257,9 +266,59 @@ impl Writer {
         }
     }
 
-    async fn periodic_checkpoint(&self) -> Result<(), Error> {
+    /// Appends `events`: one statement against the cached head when it is still current and no
+    /// checkpoint is due, else a transaction that locks and reads the head first.
+    async fn append(&mut self, events: &[&ValidEvent]) -> Result<Vec<AuditReceipt>, Error> {
+        if let Some(head) = self.cached
+            && !self.checkpoint_due(&head, events.len())
+        {
+            let batch = Batch::chain(&head, events, &self.keys.hmac, &self.settings.clock)?;
+            let applied = sqlx::query(APPEND)
+                .bind(head.state.position)
+                .bind(&head.state.hmac[..]);
+            if batch
+                .bind(applied)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1
+            {
+                self.cached = Some(batch.head_after(&head));
+                return Ok(batch.receipts);
+            }
+            // Another process appended meanwhile: nothing was written; take the locked path.
+        }
         let mut tx = self.pool.begin().await?;
         let head = read_head(&mut tx, true).await?;
+        let batch = Batch::chain(&head, events, &self.keys.hmac, &self.settings.clock)?;
+        let applied = sqlx::query(APPEND)
+            .bind(head.state.position)
+            .bind(&head.state.hmac[..]);
+        if batch.bind(applied).execute(&mut *tx).await?.rows_affected() != 1 {
+            return Err(Error::AuditUnavailable(
+                "chain head moved while locked".into(),
+            ));
+        }
+        let mut after = batch.head_after(&head);
+        if self.checkpoint_due(&head, events.len()) {
+            checkpoint::write(&mut tx, &self.keys.signer, KIND_PERIODIC, after.state, None).await?;
+            mark_checkpoint(&mut tx, after.state.position).await?;
+            after.checkpoint_position = after.state.position;
+            after.checkpoint_at = OffsetDateTime::now_utc();
+        }
+        tx.commit().await?;
+        self.cached = Some(after);
+        Ok(batch.receipts)
+    }
+
+    fn checkpoint_due(&self, head: &Head, adding: usize) -> bool {
+        head.state.position + adding as i64 - head.checkpoint_position
+            >= self.settings.checkpoint_every_rows.max(1)
+    }
+
+    async fn periodic_checkpoint(&mut self) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut head = read_head(&mut tx, true).await?;
         let due = head.state.position > head.checkpoint_position
             && OffsetDateTime::now_utc() - head.checkpoint_at
                 >= time::Duration::try_from(self.settings.checkpoint_interval)
@@ -267,9 +326,147 @@ impl Writer {
         if due {
             checkpoint::write(&mut tx, &self.keys.signer, KIND_PERIODIC, head.state, None).await?;
             mark_checkpoint(&mut tx, head.state.position).await?;
+            head.checkpoint_position = head.state.position;
+            head.checkpoint_at = OffsetDateTime::now_utc();
         }
         tx.commit().await?;
+        self.cached = Some(head);
         Ok(())
+    }
+}
+
+/// Appends a batch if (and only if) the head is still at `$1` with hmac `$2`: the head row is
+/// locked first (`FOR UPDATE`, re-checked after waiting), rows are inserted only when it
+/// matched, and the head moves in the same statement. Affects one row on success, none if
+/// another writer got there first.
+const APPEND: &str = "WITH head AS (
+        SELECT position FROM audit_chain_head
+        WHERE position = $1 AND head_hmac = $2 FOR UPDATE),
+    appended AS (
+        INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, tenant,
+            metadata, metadata_jsonb, prev_hmac, hmac)
+        SELECT r.id, $3, $4, r.principal, r.action, r.agent, r.session, r.tenant,
+            r.metadata, r.metadata::jsonb, r.prev_hmac, r.hmac
+        FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+            $11::text[], $12::bytea[], $13::bytea[])
+            AS r(id, principal, action, agent, session, tenant, metadata, prev_hmac, hmac)
+        WHERE EXISTS (SELECT 1 FROM head)
+        RETURNING 1)
+    UPDATE audit_chain_head SET position = $14, head_hmac = $15, head_created_at = $3
+    WHERE EXISTS (SELECT 1 FROM head) AND (SELECT count(*) FROM appended) = $16";
+
+/// A batch of rows chained onto a head, as the arrays the append statement binds.
+struct Batch {
+    created_at_micros: i64,
+    key_id: String,
+    ids: Vec<i64>,
+    principals: Vec<String>,
+    actions: Vec<String>,
+    agents: Vec<Option<String>>,
+    sessions: Vec<Option<String>>,
+    tenants: Vec<Option<String>>,
+    metadata: Vec<String>,
+    prevs: Vec<Vec<u8>>,
+    hmacs: Vec<Vec<u8>>,
+    last_hmac: [u8; 32],
+    receipts: Vec<AuditReceipt>,
+}
+
+impl Batch {
+    /// Numbers, stamps and MACs `events` after `head`.
+    fn chain(
+        head: &Head,
+        events: &[&ValidEvent],
+        ring: &HmacKeyRing,
+        clock: &Clock,
+    ) -> Result<Self, Error> {
+        // created_at never goes backwards along the chain, whatever the clock does.
+        let created_at_micros = clock.now_micros().max(head.state.created_at_micros);
+        let key_id = ring.active_id().to_owned();
+        let n = events.len();
+        let mut batch = Self {
+            created_at_micros,
+            key_id,
+            ids: Vec::with_capacity(n),
+            principals: Vec::with_capacity(n),
+            actions: Vec::with_capacity(n),
+            agents: Vec::with_capacity(n),
+            sessions: Vec::with_capacity(n),
+            tenants: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            prevs: Vec::with_capacity(n),
+            hmacs: Vec::with_capacity(n),
+            last_hmac: head.state.hmac,
+            receipts: Vec::with_capacity(n),
+        };
+        for (i, event) in events.iter().enumerate() {
+            let mut row = ChainRow {
+                id: head.state.position + 1 + i as i64,
+                created_at_micros,
+                key_id: batch.key_id.clone(),
+                principal: event.principal.clone(),
+                action: event.action.clone(),
+                agent: event.agent.clone(),
+                session: event.session.clone(),
+                tenant: event.tenant.clone(),
+                metadata: event.metadata.clone(),
+                prev_hmac: batch.last_hmac,
+                hmac: [0; 32],
+            };
+            row.hmac = ring
+                .mac(&batch.key_id, &row.mac_input())
+                .ok_or_else(|| Error::AuditUnavailable("active HMAC key missing".into()))?;
+            batch.last_hmac = row.hmac;
+            batch.receipts.push(AuditReceipt {
+                id: row.id,
+                hmac: hex::encode(row.hmac),
+                created_at: from_micros(created_at_micros),
+            });
+            batch.ids.push(row.id);
+            batch.principals.push(row.principal);
+            batch.actions.push(row.action);
+            batch.agents.push(row.agent);
+            batch.sessions.push(row.session);
+            batch.tenants.push(row.tenant);
+            batch.metadata.push(row.metadata);
+            batch.prevs.push(row.prev_hmac.to_vec());
+            batch.hmacs.push(row.hmac.to_vec());
+        }
+        Ok(batch)
+    }
+
+    /// Binds parameters `$3…$16` of [`APPEND`] (`$1`, `$2` are the expected head).
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(from_micros(self.created_at_micros))
+            .bind(&self.key_id)
+            .bind(&self.ids)
+            .bind(&self.principals)
+            .bind(&self.actions)
+            .bind(&self.agents)
+            .bind(&self.sessions)
+            .bind(&self.tenants)
+            .bind(&self.metadata)
+            .bind(&self.prevs)
+            .bind(&self.hmacs)
+            .bind(self.ids.last().copied().unwrap_or_default())
+            .bind(&self.last_hmac[..])
+            .bind(self.ids.len() as i64)
+    }
+
+    /// The head once this batch is in.
+    fn head_after(&self, before: &Head) -> Head {
+        Head {
+            state: HeadState {
+                position: before.state.position + self.ids.len() as i64,
+                hmac: self.last_hmac,
+                created_at_micros: self.created_at_micros,
+            },
+            ..*before
+        }
     }
 }
 
@@ -311,114 +508,6 @@ async fn mark_checkpoint(conn: &mut PgConnection, position: i64) -> Result<(), E
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// One transaction: lock the head, chain and insert `events`, move the head, maybe checkpoint.
-async fn append(
-    pool: &PgPool,
-    keys: &WriterKeys,
-    settings: &WriterSettings,
-    events: &[&ValidEvent],
-) -> Result<Vec<AuditReceipt>, Error> {
-    let mut tx = pool.begin().await?;
-    let head = read_head(&mut tx, true).await?;
-    // created_at never goes backwards along the chain, whatever the clock does.
-    let created_at_micros = settings
-        .clock
-        .now_micros()
-        .max(head.state.created_at_micros);
-    let key_id = keys.hmac.active_id();
-
-    let n = events.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut principals = Vec::with_capacity(n);
-    let mut actions = Vec::with_capacity(n);
-    let mut agents = Vec::with_capacity(n);
-    let mut sessions = Vec::with_capacity(n);
-    let mut tenants = Vec::with_capacity(n);
-    let mut metadata = Vec::with_capacity(n);
-    let mut prevs = Vec::with_capacity(n);
-    let mut hmacs = Vec::with_capacity(n);
-    let mut receipts = Vec::with_capacity(n);
-    let mut prev = head.state.hmac;
-    for (i, event) in events.iter().enumerate() {
-        let mut row = ChainRow {
-            id: head.state.position + 1 + i as i64,
-            created_at_micros,
-            key_id: key_id.to_owned(),
-            principal: event.principal.clone(),
-            action: event.action.clone(),
-            agent: event.agent.clone(),
-            session: event.session.clone(),
-            tenant: event.tenant.clone(),
-            metadata: event.metadata.clone(),
-            prev_hmac: prev,
-            hmac: [0; 32],
-        };
-        row.hmac = keys
-            .hmac
-            .mac(key_id, &row.mac_input())
-            .ok_or_else(|| Error::AuditUnavailable("active HMAC key missing".into()))?;
-        prev = row.hmac;
-        receipts.push(AuditReceipt {
-            id: row.id,
-            hmac: hex::encode(row.hmac),
-            created_at: from_micros(created_at_micros),
-        });
-        ids.push(row.id);
-        principals.push(row.principal);
-        actions.push(row.action);
-        agents.push(row.agent);
-        sessions.push(row.session);
-        tenants.push(row.tenant);
-        metadata.push(row.metadata);
-        prevs.push(row.prev_hmac.to_vec());
-        hmacs.push(row.hmac.to_vec());
-    }
-    let new_position = head.state.position + n as i64;
-    let created_at = from_micros(created_at_micros);
-
-    sqlx::query(
-        "INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, tenant,
-             metadata, metadata_jsonb, prev_hmac, hmac)
-         SELECT r.id, $2, $3, r.principal, r.action, r.agent, r.session, r.tenant,
-             r.metadata, r.metadata::jsonb, r.prev_hmac, r.hmac
-         FROM UNNEST($1::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-             $9::text[], $10::bytea[], $11::bytea[])
-             AS r(id, principal, action, agent, session, tenant, metadata, prev_hmac, hmac)",
-    )
-    .bind(&ids)
-    .bind(created_at)
-    .bind(key_id)
-    .bind(&principals)
-    .bind(&actions)
-    .bind(&agents)
-    .bind(&sessions)
-    .bind(&tenants)
-    .bind(&metadata)
-    .bind(&prevs)
-    .bind(&hmacs)
-    .execute(&mut *tx)
-    .await?;
-
-    sqlx::query("UPDATE audit_chain_head SET position = $1, head_hmac = $2, head_created_at = $3")
-        .bind(new_position)
-        .bind(&prev[..])
-        .bind(created_at)
-        .execute(&mut *tx)
-        .await?;
-
-    if new_position - head.checkpoint_position >= settings.checkpoint_every_rows.max(1) {
-        let state = HeadState {
-            position: new_position,
-            hmac: prev,
-            created_at_micros,
-        };
-        checkpoint::write(&mut tx, &keys.signer, KIND_PERIODIC, state, None).await?;
-        mark_checkpoint(&mut tx, new_position).await?;
-    }
-    tx.commit().await?;
-    Ok(receipts)
 }
 
 /// Creates this month's partition and `months` ahead, if missing.

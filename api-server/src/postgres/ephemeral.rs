@@ -36,6 +36,7 @@ pub struct EphemeralPostgres {
     password: String,
     binaries: PgBinaries,
     run_as: Option<RunAs>,
+    durability: Durability,
     child: Mutex<Option<Child>>,
     removed: AtomicBool,
 }
@@ -44,11 +45,11 @@ impl EphemeralPostgres {
     /// Locates the binaries, runs `initdb` and starts the server. Blocking: call it from
     /// `spawn_blocking` in async code.
     pub fn start() -> Result<Self, Error> {
-        Self::start_with(PgBinaries::locate()?)
+        Self::start_with(PgBinaries::locate()?, Durability::Throwaway)
     }
 
-    /// Like [`EphemeralPostgres::start`], with binaries already located.
-    pub fn start_with(binaries: PgBinaries) -> Result<Self, Error> {
+    /// Like [`EphemeralPostgres::start`], with binaries already located and a durability mode.
+    pub fn start_with(binaries: PgBinaries, durability: Durability) -> Result<Self, Error> {
         let run_as = RunAs::for_current_process()?;
         let base = std::env::temp_dir().join(format!("alexandria-pg-{}", Uid::effective()));
         create_base_dir(&base)?;
@@ -64,6 +65,7 @@ impl EphemeralPostgres {
             password: random_string(32),
             binaries,
             run_as,
+            durability,
             child: Mutex::new(None),
             removed: AtomicBool::new(false),
         };
@@ -256,9 +258,7 @@ impl EphemeralPostgres {
             .arg("listen_addresses=127.0.0.1")
             .arg("-c")
             .arg(format!("unix_socket_directories={}", self.root.display()))
-            // Throwaway data: no durability against OS crashes needed. Commits still wait for
-            // the WAL write, so a killed server keeps every acknowledged transaction.
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .args(self.durability.settings())
             .args(["-c", "max_connections=300", "-c", "logging_collector=off"])
             .current_dir(&self.root)
             .env_remove("PGDATA")
@@ -320,6 +320,25 @@ impl EphemeralPostgres {
 impl Drop for EphemeralPostgres {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// How hard the server works to keep committed data across crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync=off`: an OS crash may lose data, which is fine for throwaway data. Commits still
+    /// wait for the WAL write, so a killed server keeps every acknowledged transaction.
+    Throwaway,
+    /// Postgres defaults (`fsync=on`): what production runs; for benchmarks.
+    Durable,
+}
+
+impl Durability {
+    fn settings(self) -> &'static [&'static str] {
+        match self {
+            Self::Throwaway => &["-c", "fsync=off", "-c", "full_page_writes=off"],
+            Self::Durable => &["-c", "fsync=on"],
+        }
     }
 }
 

@@ -10,5 +10,5 @@ mod spawn;
 mod test_database;
 
 pub use binaries::PgBinaries;
-pub use ephemeral::{EphemeralPostgres, shared_cluster};
+pub use ephemeral::{Durability, EphemeralPostgres, shared_cluster};
 pub use test_database::TestDatabase;
