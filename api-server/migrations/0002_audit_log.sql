@@ -28,8 +28,9 @@ CREATE TABLE audit_log (
     tenant          text,
     -- RFC 8785 canonical JSON: the exact text that was MACed.
     metadata        text NOT NULL,
-    -- Query copy only; jsonb reorders keys, so verification never reads it.
-    metadata_jsonb  jsonb NOT NULL,
+    -- Query copy only (jsonb reorders keys, so verification never reads it); generated, so it
+    -- cannot be written or diverge from the MACed text.
+    metadata_jsonb  jsonb GENERATED ALWAYS AS (metadata::jsonb) STORED,
     prev_hmac       bytea NOT NULL CHECK (length(prev_hmac) = 32),
     hmac            bytea NOT NULL CHECK (length(hmac) = 32),
     PRIMARY KEY (id, created_at)

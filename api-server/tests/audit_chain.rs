@@ -105,7 +105,6 @@ async fn editing_any_mac_covered_column_of_a_middle_row_is_detected_as_modified(
         "session = NULL",
         "tenant = 'evil'",
         "metadata = '{\"n\":5}'",
-        "metadata_jsonb = '{\"n\":6}'",
         "key_id = 'k0'",
         "created_at = created_at + interval '1 microsecond'",
         "prev_hmac = decode(repeat('ab', 32), 'hex')",
@@ -123,6 +122,24 @@ async fn editing_any_mac_covered_column_of_a_middle_row_is_detected_as_modified(
         );
         assert_eq!(report.rows_checked, 4, "edit {edit}");
     }
+}
+
+#[tokio::test]
+async fn the_jsonb_query_copy_cannot_be_written_and_a_detached_copy_is_checked_row_by_row() {
+    let fx = ten_rows().await;
+    let refused = sqlx::query("UPDATE audit_log SET metadata_jsonb = '{}' WHERE id = 5")
+        .execute(&fx.database.pool)
+        .await;
+    assert!(refused.is_err(), "a generated column cannot be written");
+    // Turning the copy into a plain column and editing it is caught at the row.
+    fx.tamper(
+        "ALTER TABLE audit_log ALTER COLUMN metadata_jsonb DROP EXPRESSION;
+         UPDATE audit_log SET metadata_jsonb = '{\"n\":6}' WHERE id = 5",
+    )
+    .await;
+    let report = fx.verify().await;
+    assert_eq!(failure(&report), (5, FailureKind::Modified), "{report:?}");
+    assert!(report.failure.unwrap().detail.contains("metadata_jsonb"));
 }
 
 #[tokio::test]
@@ -213,10 +230,12 @@ async fn swapping_two_rows_content_is_detected_as_reordered() {
         "CREATE TEMP TABLE four AS SELECT * FROM audit_log WHERE id = 4;
          CREATE TEMP TABLE five AS SELECT * FROM audit_log WHERE id = 5;
          DELETE FROM audit_log WHERE id IN (4, 5);
-         INSERT INTO audit_log SELECT 4, created_at, key_id, principal, action, agent, session,
-             tenant, metadata, metadata_jsonb, prev_hmac, hmac FROM five;
-         INSERT INTO audit_log SELECT 5, created_at, key_id, principal, action, agent, session,
-             tenant, metadata, metadata_jsonb, prev_hmac, hmac FROM four",
+         INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, tenant, metadata, prev_hmac, hmac)
+             SELECT 4, created_at, key_id, principal, action, agent, session,
+             tenant, metadata, prev_hmac, hmac FROM five;
+         INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, tenant, metadata, prev_hmac, hmac)
+             SELECT 5, created_at, key_id, principal, action, agent, session,
+             tenant, metadata, prev_hmac, hmac FROM four",
     )
     .await;
     let report = fx.verify().await;
@@ -228,8 +247,9 @@ async fn swapping_two_rows_content_is_detected_as_reordered() {
 async fn a_row_inserted_beyond_the_head_is_forged() {
     let fx = ten_rows().await;
     fx.tamper(
-        "INSERT INTO audit_log SELECT 11, created_at, key_id, 'mallory', action, agent, session,
-             tenant, metadata, metadata_jsonb, hmac, decode(repeat('11', 32), 'hex')
+        "INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, tenant, metadata, prev_hmac, hmac)
+         SELECT 11, created_at, key_id, 'mallory', action, agent, session,
+             tenant, metadata, hmac, decode(repeat('11', 32), 'hex')
          FROM audit_log WHERE id = 10",
     )
     .await;
@@ -240,8 +260,9 @@ async fn a_row_inserted_beyond_the_head_is_forged() {
 async fn a_second_row_claiming_a_position_is_forged() {
     let fx = ten_rows().await;
     fx.tamper(
-        "INSERT INTO audit_log SELECT id, created_at + interval '1 second', key_id, 'mallory',
-             action, agent, session, tenant, metadata, metadata_jsonb, prev_hmac, hmac
+        "INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, tenant, metadata, prev_hmac, hmac)
+         SELECT id, created_at + interval '1 second', key_id, 'mallory',
+             action, agent, session, tenant, metadata, prev_hmac, hmac
          FROM audit_log WHERE id = 5",
     )
     .await;

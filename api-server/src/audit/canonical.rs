@@ -49,21 +49,28 @@ impl ChainRow {
 
     /// The MAC input as if the row sat at position `id` (used to tell reordering from editing).
     pub fn mac_input_at(&self, id: i64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            64 + self.key_id.len() + self.principal.len() + self.action.len() + self.metadata.len(),
+        let mut out = Vec::new();
+        self.write_mac_input(id, &mut out);
+        out
+    }
+
+    /// Writes the MAC input for position `id` into `out` (cleared first), reusing its buffer.
+    pub fn write_mac_input(&self, id: i64, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(
+            96 + self.key_id.len() + self.principal.len() + self.action.len() + self.metadata.len(),
         );
-        put_bytes(&mut out, ROW_DOMAIN);
+        put_bytes(out, ROW_DOMAIN);
         out.extend_from_slice(&id.to_be_bytes());
         out.extend_from_slice(&self.created_at_micros.to_be_bytes());
-        put_bytes(&mut out, self.key_id.as_bytes());
-        put_bytes(&mut out, self.principal.as_bytes());
-        put_bytes(&mut out, self.action.as_bytes());
-        put_optional(&mut out, self.agent.as_deref());
-        put_optional(&mut out, self.session.as_deref());
-        put_optional(&mut out, self.tenant.as_deref());
-        put_bytes(&mut out, self.metadata.as_bytes());
+        put_bytes(out, self.key_id.as_bytes());
+        put_bytes(out, self.principal.as_bytes());
+        put_bytes(out, self.action.as_bytes());
+        put_optional(out, self.agent.as_deref());
+        put_optional(out, self.session.as_deref());
+        put_optional(out, self.tenant.as_deref());
+        put_bytes(out, self.metadata.as_bytes());
         out.extend_from_slice(&self.prev_hmac);
-        out
     }
 }
 

@@ -24,6 +24,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct HmacKeyRing {
     active: String,
     keys: BTreeMap<String, Vec<u8>>,
+    keyed: BTreeMap<String, HmacSha256>,
 }
 
 /// On-disk form of an [`HmacKeyRing`] (YAML or JSON): `active: ID` and `keys: {ID: base64}`.
@@ -53,20 +54,26 @@ impl HmacKeyRing {
                 "active audit HMAC key {active:?} is not among the configured keys"
             )));
         }
-        Ok(Self {
-            active: active.to_owned(),
+        Ok(Self::from_parts(active.to_owned(), keys))
+    }
+
+    fn from_parts(active: String, keys: BTreeMap<String, Vec<u8>>) -> Self {
+        let keyed = keys
+            .iter()
+            .filter_map(|(id, key)| Some((id.clone(), HmacSha256::new_from_slice(key).ok()?)))
+            .collect();
+        Self {
+            active,
             keys,
-        })
+            keyed,
+        }
     }
 
     /// A ring with one freshly generated key (development and tests).
     pub fn generate(id: &str) -> Self {
         let mut key = vec![0u8; 32];
         rand::rng().fill_bytes(&mut key);
-        Self {
-            active: id.to_owned(),
-            keys: BTreeMap::from([(id.to_owned(), key)]),
-        }
+        Self::from_parts(id.to_owned(), BTreeMap::from([(id.to_owned(), key)]))
     }
 
     /// Parses the YAML/JSON key-ring file format.
@@ -112,18 +119,21 @@ impl HmacKeyRing {
 
     /// HMAC-SHA256 of `input` under `key_id`; `None` for an unknown key.
     pub fn mac(&self, key_id: &str, input: &[u8]) -> Option<[u8; 32]> {
-        let key = self.keys.get(key_id)?;
-        let mut mac = HmacSha256::new_from_slice(key).ok()?;
+        let mut mac = self.keyed(key_id)?;
         mac.update(input);
         Some(mac.finalize().into_bytes().into())
     }
 
     /// Constant-time check of `tag`; `None` for an unknown key.
     pub fn verify(&self, key_id: &str, input: &[u8], tag: &[u8; 32]) -> Option<bool> {
-        let key = self.keys.get(key_id)?;
-        let mut mac = HmacSha256::new_from_slice(key).ok()?;
+        let mut mac = self.keyed(key_id)?;
         mac.update(input);
         Some(mac.verify_slice(tag).is_ok())
+    }
+
+    /// A MAC already keyed with `key_id` (the keyed state is computed once per key).
+    fn keyed(&self, key_id: &str) -> Option<HmacSha256> {
+        self.keyed.get(key_id).cloned()
     }
 }
 

@@ -344,9 +344,9 @@ const APPEND: &str = "WITH head AS (
         WHERE position = $1 AND head_hmac = $2 FOR UPDATE),
     appended AS (
         INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, tenant,
-            metadata, metadata_jsonb, prev_hmac, hmac)
+            metadata, prev_hmac, hmac)
         SELECT r.id, $3, $4, r.principal, r.action, r.agent, r.session, r.tenant,
-            r.metadata, r.metadata::jsonb, r.prev_hmac, r.hmac
+            r.metadata, r.prev_hmac, r.hmac
         FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
             $11::text[], $12::bytea[], $13::bytea[])
             AS r(id, principal, action, agent, session, tenant, metadata, prev_hmac, hmac)

@@ -317,7 +317,7 @@ async fn naive_rate(
             mac.update(metadata.as_bytes());
             mac.update(&head);
             let tag = mac.finalize().into_bytes().to_vec();
-            sqlx::query("INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, metadata, metadata_jsonb, prev_hmac, hmac) VALUES ($1, now(), 'k1', $2, $3, $4, $5, $6, $6::jsonb, $7, $8)")
+            sqlx::query("INSERT INTO audit_log (id, created_at, key_id, principal, action, agent, session, metadata, prev_hmac, hmac) VALUES ($1, now(), 'k1', $2, $3, $4, $5, $6, $7, $8)")
                 .bind(position + 1).bind(&e.principal).bind(&e.action).bind(&e.agent).bind(&e.session).bind(&metadata).bind(&head).bind(&tag)
                 .execute(&mut *tx).await?;
             sqlx::query("UPDATE audit_chain_head SET position = $1, head_hmac = $2").bind(position + 1).bind(&tag).execute(&mut *tx).await?;
