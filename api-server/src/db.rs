@@ -1,22 +1,31 @@
 //! Connection pool, embedded migrations and the migration state readiness depends on.
 
+use std::str::FromStr as _;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::error::Error;
 
 /// The schema migrations, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// Statements slower than this are logged at WARN. Streaming a large audit log for verify or
+/// export legitimately takes seconds, so the threshold sits well above request latencies.
+const SLOW_STATEMENT: Duration = Duration::from_secs(10);
+
 /// Opens a pool of at most `max_connections` to `url`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, Error> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::InvalidDatabaseUrl(e.to_string()))?
+        .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect_with(options)
         .await?;
     Ok(pool)
 }
