@@ -227,7 +227,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let telemetry = telemetry::init(config.otlp.as_ref(), std::io::stderr, DEFAULT_LOG_FILTER)?;
+    let telemetry = telemetry::init(
+        config.otlp.as_ref(),
+        std::io::stderr,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        DEFAULT_LOG_FILTER,
+    )?;
     if ephemeral.is_some() {
         tracing::warn!(
             "DEV MODE: throwaway Postgres, generated throwaway secrets and accounts, every \

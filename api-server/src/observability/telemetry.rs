@@ -64,11 +64,12 @@ fn signal_url(endpoint: &url::Url, signal: &str) -> String {
     format!("{}/v1/{signal}", endpoint.as_str().trim_end_matches('/'))
 }
 
-/// Installs the global subscriber: log lines to `writer` filtered by `RUST_LOG` (else
-/// `default_filter`), spans and logs to OTLP when `otlp` is set.
+/// Installs the global subscriber: log lines to `writer` (coloured when `ansi`) filtered by
+/// `RUST_LOG` (else `default_filter`), spans and logs to OTLP when `otlp` is set.
 pub fn init<W>(
     otlp: Option<&OtlpConfig>,
     writer: W,
+    ansi: bool,
     default_filter: &str,
 ) -> Result<Telemetry, Error>
 where
@@ -117,7 +118,11 @@ where
     });
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(writer))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(ansi)
+                .with_writer(writer),
+        )
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .with(log_bridge)
         .try_init()
@@ -171,7 +176,7 @@ pub fn request_span(request: &Request) -> Span {
         let _ = span.set_parent(parent);
     }
     if let Some(trace_id) = trace_id_of(&span) {
-        span.record("trace_id", trace_id.as_str());
+        span.record("trace_id", tracing::field::display(&trace_id));
     }
     span
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod exposition;
+
 use std::sync::Arc;
 
 use alexandria_api::auth::principal::Role;
