@@ -10,8 +10,8 @@ use crate::error::Error;
 
 /// Shortest accepted new password, in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 12;
-/// Longest accepted new password: bcrypt reads at most 72 bytes.
-pub const MAX_PASSWORD_BYTES: usize = 72;
+/// Longest accepted new password: bcrypt reads at most 72 bytes, its NUL terminator included.
+pub const MAX_PASSWORD_BYTES: usize = 71;
 
 /// Hashes and verifies passwords.
 #[derive(Clone)]
@@ -106,7 +106,7 @@ impl PasswordHasher {
     }
 }
 
-/// Checks a new password: 12–72 bytes, no NUL.
+/// Checks a new password: 12–71 bytes, no NUL.
 pub fn validate_new_password(password: &str) -> Result<(), Error> {
     if password.len() < MIN_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
         return Err(Error::InvalidRequest(format!(
@@ -159,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn a_password_longer_than_bcrypt_reads_never_matches() {
         let hasher = PasswordHasher::new(10).unwrap();
-        let base = "p".repeat(72);
+        let base = "p".repeat(MAX_PASSWORD_BYTES);
         let hash = hasher.hash(&base).await.unwrap();
         let longer = format!("{base}and more");
         assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn new_passwords_are_length_checked() {
         assert!(validate_new_password("short").is_err());
-        assert!(validate_new_password(&"x".repeat(73)).is_err());
+        assert!(validate_new_password(&"x".repeat(72)).is_err());
         assert!(validate_new_password("long enough password").is_ok());
         assert_eq!(generate_password().len(), 24);
     }

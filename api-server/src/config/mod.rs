@@ -696,7 +696,7 @@ audit:
             ("auth:\n  jwt_secret: short\n", "auth.jwt_secret: "),
             (
                 "auth:\n  lockout:\n    tries: 3\n",
-                "auth.lockout: unknown field `tries`",
+                "auth.lockout.tries: unknown field `tries`",
             ),
             ("colour: blue\n", "unknown field `colour`"),
             (

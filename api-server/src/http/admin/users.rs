@@ -29,7 +29,7 @@ use crate::state::AppState;
 pub struct CreateUser {
     /// Login name: 1–64 of `A-Z a-z 0-9 . _ @ -`.
     pub username: String,
-    /// Initial password, 12–72 bytes (stored only as a bcrypt hash).
+    /// Initial password, 12–71 bytes (stored only as a bcrypt hash).
     pub password: String,
     /// `user`, `admin` or `super_admin` (only a super_admin creates super_admins).
     pub role: Role,
