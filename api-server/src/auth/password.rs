@@ -100,9 +100,30 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|_| Error::Crypto("password hasher closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Crypto(format!("password hashing task: {e}")))
+        tokio::task::spawn_blocking(move || {
+            lower_thread_priority();
+            work()
+        })
+        .await
+        .map_err(|e| Error::Crypto(format!("password hashing task: {e}")))
+    }
+}
+
+/// Hashing threads run at a lower CPU priority (nice 10) than the runtime's workers, so under a
+/// login storm the scheduler still runs request handling first. Linux nice values are per
+/// thread; the blocking-pool thread keeps the lower priority afterwards (raising it back needs
+/// privileges), which only matters for other blocking work, of which this server has little.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        const HASHING_NICE: libc::c_int = 10;
+        // SAFETY: gettid and setpriority take and return plain integers and touch no memory.
+        unsafe {
+            let tid = libc::gettid();
+            if libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) < HASHING_NICE {
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASHING_NICE);
+            }
+        }
     }
 }
 

@@ -165,7 +165,10 @@ pub fn request_span(request: &Request) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or(super::metrics::UNMATCHED_ROUTE, |p| p.as_str());
-    let span = tracing::info_span!(
+    // ERROR level so the span (and its trace_id) exists whenever any log line is enabled:
+    // with RUST_LOG=warn an INFO span would be filtered out and WARN lines lose the trace id.
+    // A span is context only; it prints no line of its own.
+    let span = tracing::error_span!(
         "request",
         method = %request.method(),
         route = %route,
