@@ -61,6 +61,42 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The configuration is invalid; the message names the field.
+    #[error("{field}: {message}")]
+    Config {
+        /// Dotted path of the offending field, e.g. `auth.lockout.window`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The request carries no valid credentials (401); `reason` is a metrics label, never shown.
+    #[error("authentication required")]
+    Unauthenticated {
+        /// Why: `missing_token`, `invalid_token`, `expired`, `revoked`, `bad_credentials`, ….
+        reason: &'static str,
+    },
+    /// The principal is authenticated but not allowed to do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist, or not in the caller's tenant (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state, e.g. a duplicate name (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request body is not acceptable JSON for this route (400/413/415/422).
+    #[error("{detail}")]
+    BadBody {
+        /// HTTP status to answer with.
+        status: u16,
+        /// Problem slug, e.g. `malformed-json`.
+        slug: &'static str,
+        /// What is wrong, naming the field where one is known.
+        detail: String,
+    },
+    /// Hashing or token signing failed unexpectedly.
+    #[error("{0}")]
+    Crypto(String),
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

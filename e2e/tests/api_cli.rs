@@ -50,6 +50,40 @@ async fn serve_dev_serves_probes_and_removes_its_database_on_ctrl_c() {
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
 
+    // The generated accounts log in with the printed passwords and have their roles.
+    let client = reqwest::Client::new();
+    for (username, role) in [("admin", "admin"), ("root", "super_admin")] {
+        let password =
+            server.wait_for_line(&format!("{username} password: "), Duration::from_secs(5));
+        assert!(password.len() >= 20, "{password}");
+        let login: serde_json::Value = client
+            .post(format!("{base}/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().unwrap();
+        let me: serde_json::Value = client
+            .get(format!("{base}/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["role"], role);
+    }
+    let password_lines = server
+        .lines_seen()
+        .iter()
+        .filter(|l| l.contains(" password: "))
+        .count();
+    assert_eq!(password_lines, 2, "each password is printed once");
+
     // The printed URL is usable (as with psql) and the schema is migrated.
     let pool = db::connect(&database, 1).await.unwrap();
     assert!(db::pending_migrations(&pool).await.unwrap().is_empty());
@@ -111,13 +145,9 @@ async fn migrate_twice_applies_once_and_then_is_a_no_op() {
 }
 
 #[test]
-fn serve_without_dev_or_database_url_names_the_missing_option() {
-    let output = api()
-        .args(["serve"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+fn serve_without_dev_or_config_names_the_missing_option() {
+    let output = api().args(["serve"]).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--database-url"), "{stderr}");
+    assert!(stderr.contains("--config"), "{stderr}");
 }

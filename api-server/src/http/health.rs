@@ -17,11 +17,18 @@ use crate::state::AppState;
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `GET /healthz`: the process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "observability",
+    responses((status = 200, description = "Serving", body = Object)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: the database is reachable and every embedded migration is applied.
+#[utoipa::path(get, path = "/readyz", tag = "observability",
+    responses(
+        (status = 200, description = "Ready", body = Object),
+        (status = 503, description = "Database unreachable or migrations pending", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(READY_TIMEOUT, db::pending_migrations(&state.db)).await {
         Ok(Ok(pending)) if pending.is_empty() => {

@@ -1,0 +1,3 @@
+//! Authorisation beyond routes: which tools a principal may use.
+
+pub mod tools;

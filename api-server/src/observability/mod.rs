@@ -1,0 +1,4 @@
+//! Metrics, traces and logs.
+
+pub mod metrics;
+pub mod telemetry;
