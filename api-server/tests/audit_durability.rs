@@ -106,7 +106,8 @@ async fn a_postgres_crash_mid_flight_loses_no_acknowledged_event_and_the_writer_
         &hmac,
         &signer,
         WriterSettings {
-            record_timeout: Duration::from_secs(3),
+            // Shorter than the outage below, so requests made while Postgres is down fail.
+            record_timeout: Duration::from_secs(1),
             ..Default::default()
         },
     );

@@ -65,7 +65,8 @@ async fn every_action_fails_with_503_and_writes_nothing_when_the_audit_log_is_un
     let before = snapshot(&server).await;
 
     let c = &server.client;
-    let attempts: Vec<(&str, reqwest::RequestBuilder)> = vec![
+    let attempts: Vec<(&str, reqwest::RequestBuilder)> =
+        vec![
         (
             "login success",
             c.post(server.url("/auth/login"))
@@ -121,6 +122,14 @@ async fn every_action_fails_with_503_and_writes_nothing_when_the_audit_log_is_un
         (
             "denied",
             c.get(server.url("/admin/users")).bearer_auth(&user_token),
+        ),
+        (
+            "verify the audit chain",
+            c.post(server.url("/admin/audit/verify")).bearer_auth(&admin_token),
+        ),
+        (
+            "export denied for want of the entitlement",
+            c.get(server.url("/admin/audit/export")).bearer_auth(&admin_token),
         ),
         (
             "no token",

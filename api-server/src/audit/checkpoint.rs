@@ -18,7 +18,7 @@ pub const KIND_RETENTION: &str = "retention";
 
 /// A signed checkpoint, as stored, served by `GET /admin/audit/checkpoints/latest`, and kept by
 /// the operator in the custom resource's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// Sequence number of the checkpoint in this database.
@@ -46,13 +46,14 @@ pub struct Checkpoint {
 }
 
 /// A retention anchor: the last pruned position and its row's hmac.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Anchor {
     /// Id of the newest row that retention may have removed.
     pub position: i64,
     /// `hmac` of that row, hex; the next row's `prev_hmac`.
     #[serde(with = "hex_32")]
+    #[schema(value_type = String)]
     pub hmac: [u8; 32],
 }
 

@@ -50,15 +50,17 @@ pub struct ExportLine<M = Box<RawValue>, S = String> {
 }
 
 /// Which rows to export: a keyset cursor.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Only rows with a larger id (0: from the start).
     pub after_id: Option<i64>,
     /// Page size (default 1000, at most 10000).
     pub limit: Option<i64>,
-    /// Only rows written at or after this instant.
+    /// Only rows written at or after this instant (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<OffsetDateTime>,
 }
 

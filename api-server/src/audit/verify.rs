@@ -16,7 +16,7 @@ use crate::error::Error;
 const REORDER_WINDOW: i64 = 16;
 
 /// What a verification proved, or where it stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     /// Every check held.
     pub verified: bool,
@@ -36,7 +36,7 @@ pub struct VerifyReport {
 }
 
 /// The anchor in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnchorReport {
     /// Checkpoint that carries the anchor.
     pub checkpoint_id: i64,
@@ -47,7 +47,7 @@ pub struct AnchorReport {
 }
 
 /// Kind of failure, as named in the API contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// A row's content no longer matches its MAC.
@@ -65,7 +65,7 @@ pub enum FailureKind {
 }
 
 /// Where and why verification failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
     /// Position of the failing row (or first missing / first truncated position).
     pub id: i64,

@@ -146,6 +146,11 @@ impl Audit {
         }
     }
 
+    /// The writer's metrics (verification outcomes are counted here too).
+    pub fn metrics(&self) -> &AuditMetrics {
+        &self.metrics
+    }
+
     /// Appends `event` and returns once its row is committed. Fails closed: an `Err` means the
     /// caller's action must not be reported as done.
     pub async fn record(&self, event: AuditEvent) -> Result<AuditReceipt, Error> {

@@ -23,6 +23,7 @@ use super::{admin, auth, health, metrics, tools};
         admin::tenants::update, admin::tenants::delete,
         admin::tools::list, admin::tools::create, admin::tools::get, admin::tools::update,
         admin::tools::delete,
+        admin::audit::verify, admin::audit::latest_checkpoint, admin::audit::export,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth),

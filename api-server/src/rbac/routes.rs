@@ -151,6 +151,19 @@ pub static ROUTES: &[RouteSpec] = &[
     route(Delete, "/admin/tools/{name}", Roles(ADMINS), Server, || {
         delete(admin::tools::delete)
     }),
+    route(Post, "/admin/audit/verify", Roles(ADMINS), Server, || {
+        post(admin::audit::verify)
+    }),
+    route(
+        Get,
+        "/admin/audit/checkpoints/latest",
+        Roles(ADMINS),
+        Server,
+        || get(admin::audit::latest_checkpoint),
+    ),
+    route(Get, "/admin/audit/export", Roles(ADMINS), Server, || {
+        get(admin::audit::export).layer(tower_http::compression::CompressionLayer::new())
+    }),
 ];
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The admin API: users, agents, tenants and the tool catalog. Admins are confined to their own
+//! The admin API: users, agents, tenants, the tool catalog and the audit log. Admins are confined to their own
 //! tenant in multi-tenant mode; objects of other tenants answer 404 and the attempt is recorded.
 
 pub mod agents;
+pub mod audit;
 pub mod tenants;
 pub mod tools;
 pub mod users;
