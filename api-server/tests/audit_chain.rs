@@ -96,6 +96,36 @@ async fn checkpoint_every_k_rows_is_signed_and_protects_against_truncation() {
 }
 
 #[tokio::test]
+async fn a_checkpoint_is_also_written_after_t_when_fewer_than_k_rows_arrived() {
+    let fx = AuditFixture::with_settings(WriterSettings {
+        checkpoint_every_rows: 1000,
+        checkpoint_interval: std::time::Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
+    fx.record_n(3).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let latest = loop {
+        let mut conn = fx.database.pool.acquire().await.unwrap();
+        if let Some(c) = alexandria_api::audit::checkpoint::latest(&mut conn).await.unwrap() {
+            break c;
+        }
+        assert!(std::time::Instant::now() < deadline, "no time-based checkpoint");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!((latest.position, latest.kind.as_str()), (3, "periodic"));
+    latest.verify_signature(&fx.public_keys()).unwrap();
+    // Without new rows, no further checkpoints pile up.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_checkpoint")
+        .fetch_one(&fx.database.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(fx.verify().await.truncation_protected_through, Some(3));
+}
+
+#[tokio::test]
 async fn editing_any_mac_covered_column_of_a_middle_row_is_detected_as_modified() {
     let edits = [
         "principal = 'mallory'",
