@@ -107,10 +107,16 @@ async fn a_checkpoint_is_also_written_after_t_when_fewer_than_k_rows_arrived() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let latest = loop {
         let mut conn = fx.database.pool.acquire().await.unwrap();
-        if let Some(c) = alexandria_api::audit::checkpoint::latest(&mut conn).await.unwrap() {
+        if let Some(c) = alexandria_api::audit::checkpoint::latest(&mut conn)
+            .await
+            .unwrap()
+        {
             break c;
         }
-        assert!(std::time::Instant::now() < deadline, "no time-based checkpoint");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no time-based checkpoint"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     assert_eq!((latest.position, latest.kind.as_str()), (3, "periodic"));

@@ -7,17 +7,19 @@ use std::sync::Mutex;
 /// Path of workspace binary `name` from package `package`, built with the same profile as the
 /// running test or benchmark.
 ///
-/// `cargo test --workspace` builds every binary before any test runs, so the file is normally
-/// there and fresh; when only this package is tested, the binary is built here.
+/// Each binary is brought up to date once per process with `cargo build` (a no-op after
+/// `cargo test --workspace`, which builds every binary first), so a test or benchmark never runs
+/// a stale binary when only this package is built or tested.
 pub fn binary(package: &str, name: &str) -> PathBuf {
-    static BUILD: Mutex<()> = Mutex::new(());
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let profile_dir = profile_dir();
     let path = profile_dir.join(name);
-    let _guard = BUILD
+    let mut built = BUILT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !path.exists() {
+    if !built.iter().any(|b| b == name) {
         build(package, name, &profile_dir);
+        built.push(name.to_owned());
     }
     assert!(
         path.exists(),
