@@ -138,7 +138,8 @@ async fn a_postgres_crash_mid_flight_loses_no_acknowledged_event_and_the_writer_
     tokio::task::spawn_blocking(move || c.crash().unwrap())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Down for longer than record_timeout: the pool's reconnect attempts cannot hide it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let c = cluster.clone();
     tokio::task::spawn_blocking(move || c.restart().unwrap())
         .await

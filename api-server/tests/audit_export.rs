@@ -253,6 +253,13 @@ async fn with_only_the_public_key_an_auditor_checks_links_and_the_signed_checkpo
         Some((11, FailureKind::Modified))
     );
 
+    // An empty file cannot reach a checkpoint.
+    let report = export::verify_file(&b""[..], &check).unwrap();
+    assert_eq!(
+        report.failure.map(|f| (f.id, f.kind)),
+        Some((1, FailureKind::Truncated))
+    );
+
     // A checkpoint whose signature does not hold is forged.
     let mut forged = checkpoint;
     forged.position = 19;

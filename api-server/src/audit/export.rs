@@ -225,9 +225,13 @@ pub struct FileCheck<'a> {
 /// A file that starts at row 1 must start from the genesis link; one that starts later is
 /// checked from its first row on (the report's `first_id` says where proof begins).
 pub fn verify_file(input: impl BufRead, check: &FileCheck<'_>) -> Result<VerifyReport, Error> {
+    if !check.checkpoints.is_empty() && check.checkpoint_keys.is_none() {
+        return Err(Error::InvalidCheckpoint(
+            "checkpoints given without public keys".into(),
+        ));
+    }
+    // Started at the first row, whose id says where the proof begins.
     let mut verifier: Option<ChainVerifier<'_>> = None;
-    let mut pending: Vec<&Checkpoint> = check.checkpoints.iter().collect();
-    let mut setup_failure = None;
     for (number, line) in input.lines().enumerate() {
         let line = line.map_err(|source| Error::Io {
             context: "read export file".into(),
@@ -237,38 +241,8 @@ pub fn verify_file(input: impl BufRead, check: &FileCheck<'_>) -> Result<VerifyR
             continue;
         }
         let row = parse_line(&line);
-        let v = verifier.get_or_insert_with(|| {
-            let first = row.as_ref().map(|r| r.id).unwrap_or(1);
-            let start = if first == 1 {
-                Start::genesis()
-            } else {
-                Start {
-                    first_id: first,
-                    prev_hmac: None,
-                }
-            };
-            let mut v = ChainVerifier::new(check.hmac_keys, start);
-            for checkpoint in pending.drain(..) {
-                if let Some(keys) = check.checkpoint_keys {
-                    if !check_signature(&mut v, checkpoint, keys, "the checkpoint") {
-                        continue;
-                    }
-                } else {
-                    setup_failure = Some("checkpoints given without public keys".to_owned());
-                    continue;
-                }
-                match checkpoint.head_hmac_bytes() {
-                    Ok(hmac) if checkpoint.position >= first => v.expect_checkpoint(
-                        format!("checkpoint {}", checkpoint.id),
-                        checkpoint.position,
-                        hmac,
-                    ),
-                    Ok(_) => {}
-                    Err(e) => v.fail(checkpoint.position, FailureKind::Forged, e),
-                }
-            }
-            v
-        });
+        let first = row.as_ref().map_or(1, |r| r.id);
+        let v = verifier.get_or_insert_with(|| file_verifier(check, first));
         match row {
             Ok(row) => v.push(RowToCheck {
                 row,
@@ -284,24 +258,39 @@ pub fn verify_file(input: impl BufRead, check: &FileCheck<'_>) -> Result<VerifyR
             break;
         }
     }
-    if let Some(message) = setup_failure {
-        return Err(Error::InvalidCheckpoint(message));
-    }
-    let verifier = match verifier {
-        Some(v) => v,
-        None => {
-            let mut v = ChainVerifier::new(check.hmac_keys, Start::genesis());
-            for checkpoint in &check.checkpoints {
-                if let Ok(hmac) = checkpoint.head_hmac_bytes() {
-                    v.expect_checkpoint(
-                        format!("checkpoint {}", checkpoint.id),
-                        checkpoint.position,
-                        hmac,
-                    );
-                }
-            }
-            v
+    let verifier = verifier.unwrap_or_else(|| file_verifier(check, 1));
+    Ok(verifier.finish(None))
+}
+
+/// A verifier for a file whose first row is `first`: from the genesis link if that is row 1,
+/// else from whatever the first row links to; with every checkpoint at or after `first` as a
+/// target once its signature holds.
+fn file_verifier<'a>(check: &FileCheck<'a>, first: i64) -> ChainVerifier<'a> {
+    let start = if first == 1 {
+        Start::genesis()
+    } else {
+        Start {
+            first_id: first,
+            prev_hmac: None,
         }
     };
-    Ok(verifier.finish(None))
+    let mut v = ChainVerifier::new(check.hmac_keys, start);
+    let Some(keys) = check.checkpoint_keys else {
+        return v;
+    };
+    for checkpoint in &check.checkpoints {
+        if !check_signature(&mut v, checkpoint, keys, "the checkpoint") {
+            continue;
+        }
+        match checkpoint.head_hmac_bytes() {
+            Ok(hmac) if checkpoint.position >= first => v.expect_checkpoint(
+                format!("checkpoint {}", checkpoint.id),
+                checkpoint.position,
+                hmac,
+            ),
+            Ok(_) => {}
+            Err(e) => v.fail(checkpoint.position, FailureKind::Forged, e),
+        }
+    }
+    v
 }
