@@ -211,45 +211,24 @@ async fn retention_command_prints_what_it_did_and_is_a_no_op_the_second_time() {
     let keys = keygen();
     record(&database, &keys, 3).await;
     let url = database.url.as_str();
-    let dry = ok(api(&[
-        "audit",
-        "retention",
-        "--database-url",
-        url,
-        "--retain",
-        "365d",
-        "--premake",
-        "5",
-        "--dry-run",
-        "--signing-key-file",
-        p(&keys.signing),
-    ]));
+    let retention = |extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "retention",
+            "--database-url",
+            url,
+            "--retain",
+            "365d",
+        ];
+        args.extend_from_slice(&["--premake", "5", "--signing-key-file", p(&keys.signing)]);
+        args.extend_from_slice(extra);
+        api(&args)
+    };
+    let dry = ok(retention(&["--dry-run"]));
     assert!(dry.contains("would create partition"), "{dry}");
-    let first = ok(api(&[
-        "audit",
-        "retention",
-        "--database-url",
-        url,
-        "--retain",
-        "365d",
-        "--premake",
-        "5",
-        "--signing-key-file",
-        p(&keys.signing),
-    ]));
+    let first = ok(retention(&[]));
     assert!(first.contains("created partition"), "{first}");
-    let second = ok(api(&[
-        "audit",
-        "retention",
-        "--database-url",
-        url,
-        "--retain",
-        "365d",
-        "--premake",
-        "5",
-        "--signing-key-file",
-        p(&keys.signing),
-    ]));
+    let second = ok(retention(&[]));
     assert!(second.trim_end().ends_with("nothing to do"), "{second}");
 
     let bad = api(&[

@@ -179,14 +179,18 @@ async fn run_locked(
     };
     let premake = i32::try_from(options.premake.min(120)).unwrap_or(120);
 
-    report.partitions_created = if options.dry_run {
-        missing_partitions(pool, now, premake).await?
+    // A dry run makes the partitions in a transaction it rolls back: the names come from the
+    // same function, so the plan cannot drift from what a real run does.
+    let mut tx = pool.begin().await?;
+    report.partitions_created = sqlx::query_scalar("SELECT audit_log_ensure_partitions(now(), $1)")
+        .bind(premake)
+        .fetch_all(&mut *tx)
+        .await?;
+    if options.dry_run {
+        tx.rollback().await?;
     } else {
-        sqlx::query_scalar("SELECT audit_log_ensure_partitions(now(), $1)")
-            .bind(premake)
-            .fetch_all(pool)
-            .await?
-    };
+        tx.commit().await?;
+    }
 
     // Partitions entirely older than the cutoff, oldest first.
     let expired: Vec<String> = sqlx::query_scalar(
@@ -315,27 +319,6 @@ async fn run_locked(
         }
     }
     Ok(report)
-}
-
-/// Partitions `audit_log_ensure_partitions(now, months)` would create.
-async fn missing_partitions(
-    pool: &PgPool,
-    now: OffsetDateTime,
-    months: i32,
-) -> Result<Vec<String>, Error> {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT format('audit_log_p%s', to_char(m AT TIME ZONE 'UTC', 'YYYYMM'))
-         FROM generate_series(
-             date_trunc('month', $1 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-             (date_trunc('month', $1 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') + make_interval(months => $2),
-             interval '1 month') AS m
-         WHERE to_regclass(format('audit_log_p%s', to_char(m AT TIME ZONE 'UTC', 'YYYYMM'))) IS NULL",
-    )
-    .bind(now)
-    .bind(months)
-    .fetch_all(pool)
-    .await?;
-    Ok(names)
 }
 
 #[cfg(test)]
